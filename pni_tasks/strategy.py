@@ -1,0 +1,34 @@
+"""The write-strategy interface. Strategies are plugins: see ``pni_register_strategies``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pni_tasks.model import Action, Key, PreparedItem
+
+if TYPE_CHECKING:
+    from pni_tasks.target import TargetTable
+
+
+class WriteStrategy:
+    """Decides, item by item, what a load does to one table.
+
+    The engine calls ``prepare`` once per table, ``decide`` for every item the transformers
+    produce, then ``orphans`` with the keys it saw. Writing, retrying, counting units and
+    recording state are the engine's; a strategy only decides.
+    """
+
+    name: str = ""
+    description: str = ""
+
+    def prepare(self, target: TargetTable) -> None:
+        """Get the table ready (create or recreate it). In a dry run ``target`` changes nothing."""
+        target.ensure_exists()
+
+    def decide(self, target: TargetTable, item: PreparedItem) -> Action:
+        """CREATE, UPDATE or SKIP for one item; ``target.known_hash(item.key)`` says what is stored."""
+        raise NotImplementedError
+
+    def orphans(self, target: TargetTable, seen: set[Key]) -> list[Key]:
+        """Keys in the table that the source no longer has. The engine deletes them only with --prune."""
+        return []
