@@ -62,9 +62,15 @@ class TableSpec:
 
 
 def key_text(key: Key) -> str:
-    """A stable string for a key, used in manifests, reports and error messages."""
-    return json.dumps([str(part) if isinstance(part, Decimal) else part for part in key],
-                      ensure_ascii=False, separators=(",", ":"))
+    """A stable string for a key, used in manifests, reports and error messages.
+
+    Numbers are written as DynamoDB stores them, so ``42`` from PostgreSQL and ``Decimal("42")``
+    read back from DynamoDB give the same text.
+    """
+    from pni_tasks.hashing import dynamodb_number
+
+    parts = [dynamodb_number(p) if isinstance(p, (int, Decimal)) and not isinstance(p, bool) else p for p in key]
+    return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
 def registered_tables(pm: pluggy.PluginManager) -> dict[str, TableSpec]:
     """Every table the plugins provide, by name; a name registered twice names both plugins."""
     tables: dict[str, TableSpec] = {}
-    for impl in reversed(pm.hook.pni_register_tables.get_hookimpls()):
+    for impl in pm.hook.pni_register_tables.get_hookimpls():  # registration order
         plugin_name = pm.get_name(impl.plugin)
 
         def register(spec: TableSpec, _plugin: str = plugin_name) -> None:
@@ -140,7 +140,7 @@ def registered_strategies(pm: pluggy.PluginManager) -> dict[str, Any]:
 
     strategies: dict[str, Any] = {}
     owners: dict[str, str] = {}
-    for impl in reversed(pm.hook.pni_register_strategies.get_hookimpls()):
+    for impl in pm.hook.pni_register_strategies.get_hookimpls():
         plugin_name = pm.get_name(impl.plugin)
 
         def register(strategy: WriteStrategy, _plugin: str = plugin_name) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pni_tasks.model import Action, Key, PreparedItem
+from pni_tasks.model import Action, PreparedItem
 
 if TYPE_CHECKING:
     from pni_tasks.target import TargetTable
@@ -29,6 +29,10 @@ class WriteStrategy:
         """CREATE, UPDATE or SKIP for one item; ``target.known_hash(item.key)`` says what is stored."""
         raise NotImplementedError
 
-    def orphans(self, target: TargetTable, seen: set[Key]) -> list[Key]:
-        """Keys in the table that the source no longer has. The engine deletes them only with --prune."""
+    def orphans(self, target: TargetTable, seen: set[str]) -> list[str]:
+        """Keys (as :func:`pni_tasks.model.key_text`) in the table that the source no longer has.
+
+        ``seen`` holds the keys the transformers produced in this run. The engine reports
+        orphans and deletes them only with ``--prune`` (refusing a large prune without ``--force``).
+        """
         return []

@@ -1,0 +1,71 @@
+"""From an invoke context to a Session: the only place tasks touch configuration and output setup."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from invoke import Context
+from invoke.exceptions import Exit
+
+from pni_tasks.errors import PniError
+from pni_tasks.report import LogReporter, add_secrets, setup_logging
+from pni_tasks.session import Session
+
+_SESSIONS: dict[tuple[int, str], Session] = {}
+
+
+def pni_config(c: Context) -> dict[str, Any]:
+    return c.config.pni
+
+
+def logger_for(c: Context, verbose: bool = False) -> logging.Logger:
+    logger = logging.getLogger("pni")
+    if not logger.handlers:
+        setup_logging(verbose=verbose)
+    return logger
+
+
+def session_for(c: Context, env: str | None) -> Session:
+    """The command's session for ``env`` (built once, shared by every stage of the command)."""
+    pni = pni_config(c)
+    name = env or pni.get("env") or "dev"
+    cache_key = (id(c.config), name)
+    if cache_key not in _SESSIONS:
+        logger = logger_for(c)
+        session = Session.from_config(pni, name)
+        session.pm.register(LogReporter(logger), name="log-reporter")
+        add_secrets(logger, session.secrets())
+        _SESSIONS[cache_key] = session
+    return _SESSIONS[cache_key]
+
+
+def is_direct(c: Context, task_name: str) -> bool:
+    """Whether the user typed this task (not reached as another task's pre-task)."""
+    run = c.config.get("pni_run") or {}
+    return task_name in (run.get("direct") or [task_name])
+
+
+def stage(number: str, name: str) -> Callable:
+    """Name the stage in a failure, and turn user errors into one line and an exit code."""
+
+    def decorate(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def wrapper(c: Context, *args: Any, **kwargs: Any) -> Any:
+            label = f"stage {number} {name}" if number else name
+            try:
+                return function(c, *args, **kwargs)
+            except PniError as exc:
+                raise Exit(f"error: {label} failed: {exc}", code=exc.exit_code) from None
+            except KeyboardInterrupt:
+                raise Exit(f"error: {label} interrupted by the user", code=130) from None
+            except Exit as exc:
+                if exc.message and not str(exc.message).startswith("error:"):
+                    raise Exit(f"error: {label} failed: {exc.message}", code=exc.code) from None
+                raise
+
+        return wrapper
+
+    return decorate
