@@ -55,6 +55,9 @@ def stage(number: str, name: str) -> Callable:
         @functools.wraps(function)
         def wrapper(c: Context, *args: Any, **kwargs: Any) -> Any:
             label = f"stage {number} {name}" if number else name
+            if number:
+                env = kwargs.get("env") or pni_config(c).get("env") or "dev"
+                logger_for(c, bool(kwargs.get("verbose"))).info(f"{label} (env {env})")
             try:
                 return function(c, *args, **kwargs)
             except PniError as exc:

@@ -128,11 +128,15 @@ def load(c, env=None, clean=False, strategy=None, dry_run=False, prune=False, fo
         raise Exit(f"error: stage 04 load failed: {result.refusals[0]}", code=1)
 
 
-@task(pre=[validate], help={"env": ENV_HELP, "json": JSON_HELP})
+@task(pre=[validate], help={"env": ENV_HELP, "json": JSON_HELP,
+                            "dry-run": "skip verification (a dry run wrote nothing to compare)"})
 @stage("05", "verify")
-def verify(c, env=None, json=False):
+def verify(c, env=None, json=False, dry_run=False):
     """05 Compare DynamoDB with what the plugins produce from PostgreSQL now; fail on any difference."""
     session = session_for(c, env)
+    if dry_run:
+        logger_for(c).info("dry run: nothing was written, verify skipped")
+        return
     show = session.env.verify_show
     results = engine.verify(session)
     document = {"env": session.env.name, "ok": all(r.ok for r in results),
