@@ -9,6 +9,7 @@ such as a lesson's questions), so a change to a timestamp alone is not a change 
 from __future__ import annotations
 
 import base64
+import decimal
 import hashlib
 import json
 from collections.abc import Mapping
@@ -27,8 +28,11 @@ def dynamodb_number(value: Decimal | int) -> str:
         raise ValueError(f"{value} cannot be stored in DynamoDB")
     if number.is_zero():
         return "0"
-    text = format(number.normalize(), "f")
-    return text
+    # DynamoDB keeps 38 significant digits; the default context (28) would round before we compare.
+    return format(number.normalize(_WIDE), "f")
+
+
+_WIDE = decimal.Context(prec=80)
 
 
 def _canonical(value: Any) -> Any:

@@ -69,8 +69,9 @@ def key_text(key: Key) -> str:
     """
     from pni_tasks.hashing import dynamodb_number
 
-    parts = [dynamodb_number(p) if isinstance(p, (int, Decimal)) and not isinstance(p, bool) else p for p in key]
-    return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+    parts = [dynamodb_number(p) if isinstance(p, (int, Decimal)) and not isinstance(p, bool)
+             else json.dumps(p, ensure_ascii=False) for p in key]
+    return "[" + ",".join(parts) + "]"
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ READ_UNIT_BYTES = 4096
 
 
 def number_size(value: Decimal | int) -> int:
-    digits = Decimal(value).normalize().as_tuple().digits
-    significant = len(str(int("".join(map(str, digits))))) if any(digits) else 1
-    return math.ceil(significant / 2) + 1
+    """1 byte per two significant digits (leading and trailing zeros trimmed), plus 1."""
+    digits = "".join(map(str, Decimal(value).as_tuple().digits)).strip("0") or "0"
+    return math.ceil(len(digits) / 2) + 1
 
 
 def value_size(value: Any) -> int:

@@ -88,7 +88,7 @@ class TargetTable:
 
     def key_item(self, text: str) -> dict[str, Any]:
         """The key attributes of a key text (as stored in manifests), typed for DynamoDB."""
-        values = json.loads(text)
+        values = json.loads(text, parse_int=Decimal, parse_float=Decimal)
         attributes = [self.spec.hash_key] + ([self.spec.range_key] if self.spec.range_key else [])
         return {attr.name: Decimal(value) if attr.type == "N" else value for attr, value in zip(attributes, values, strict=True)}
 

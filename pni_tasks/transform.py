@@ -37,6 +37,17 @@ def _without_none(value: Any) -> Any:
     return value
 
 
+MAX_NESTING_DEPTH = 32
+
+
+def _nesting_depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_nesting_depth(v) for v in value.values()), default=0)
+    if isinstance(value, (list, tuple)):
+        return 1 + max((_nesting_depth(v) for v in value), default=0)
+    return 0
+
+
 def prepare(table: TableSpec, item: dict[str, Any], migrated_at: str) -> PreparedItem:
     """Hash, stamp and size one item; raise ItemError when DynamoDB could not store it."""
     item = {k: v for k, v in item.items() if v is not None}
@@ -47,6 +58,9 @@ def prepare(table: TableSpec, item: dict[str, Any], migrated_at: str) -> Prepare
         digest = content_hash(item)
     except (TypeError, ValueError) as exc:
         raise ItemError(f"value cannot be stored in DynamoDB: {exc}") from None
+    depth = _nesting_depth(item) - 1  # the item itself is not a nesting level
+    if depth > MAX_NESTING_DEPTH:
+        raise ItemError(f"item nests {depth} levels of lists/maps, over DynamoDB's {MAX_NESTING_DEPTH}: not sent")
     item["content_hash"] = digest
     item["migrated_at"] = migrated_at
     size = item_size(item)

@@ -2,16 +2,10 @@
 
 from invoke import Collection
 
-from pni_tasks.tasks import pipeline, plugin_tasks
+from pni_tasks.tasks import local, pipeline, plugin_tasks
 
 ns = Collection()
 for stage_task in (pipeline.setup, pipeline.validate, pipeline.create_tables, pipeline.load, pipeline.verify,
                    pipeline.migrate, plugin_tasks.plugins, plugin_tasks.hook_docs):
     ns.add_task(stage_task)
-
-try:  # the local stack tasks need the [local] extra's modules only when they run
-    from pni_tasks.tasks import local
-
-    ns.add_collection(local.ns, name="local")
-except ImportError:  # pragma: no cover - local.py is always shipped
-    pass
+ns.add_collection(local.ns, name="local")
