@@ -14,6 +14,7 @@ def format_usd(amount: float) -> str:
     """Dollars with enough digits to show sub-cent costs of small runs."""
     if amount == 0:
         return "$0"
+    sign = "-" if amount < 0 else ""
     if abs(amount) >= 1:
-        return f"${amount:,.2f}"
-    return f"${amount:.6f}"
+        return f"{sign}${abs(amount):,.2f}"
+    return f"{sign}${abs(amount):.6f}"

@@ -8,11 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from invoke import Context
-from invoke.exceptions import Exit
 
-from pni_tasks.errors import PniError
 from pni_tasks.report import LogReporter, add_secrets, setup_logging
 from pni_tasks.session import Session
+from pni_tasks.tasks._cli import user_errors
 
 _SESSIONS: dict[tuple[int, str], Session] = {}
 
@@ -49,26 +48,17 @@ def is_direct(c: Context, task_name: str) -> bool:
 
 
 def stage(number: str, name: str) -> Callable:
-    """Name the stage in a failure, and turn user errors into one line and an exit code."""
+    """Log the stage as it starts and name it in a failure (``error: stage 03 create-tables failed: ...``)."""
+    label = f"stage {number} {name}" if number else name
 
     def decorate(function: Callable) -> Callable:
         @functools.wraps(function)
-        def wrapper(c: Context, *args: Any, **kwargs: Any) -> Any:
-            label = f"stage {number} {name}" if number else name
+        def announced(c: Context, *args: Any, **kwargs: Any) -> Any:
             if number:
                 env = kwargs.get("env") or pni_config(c).get("env") or "dev"
                 logger_for(c, bool(kwargs.get("verbose"))).info(f"{label} (env {env})")
-            try:
-                return function(c, *args, **kwargs)
-            except PniError as exc:
-                raise Exit(f"error: {label} failed: {exc}", code=exc.exit_code) from None
-            except KeyboardInterrupt:
-                raise Exit(f"error: {label} interrupted by the user", code=130) from None
-            except Exit as exc:
-                if exc.message and not str(exc.message).startswith("error:"):
-                    raise Exit(f"error: {label} failed: {exc.message}", code=exc.code) from None
-                raise
+            return function(c, *args, **kwargs)
 
-        return wrapper
+        return user_errors(announced, label=label)
 
     return decorate
