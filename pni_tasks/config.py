@@ -94,6 +94,56 @@ def known_envs(pni: Mapping[str, Any]) -> list[str]:
     return sorted((pni.get("envs") or {}).keys())
 
 
+def _tables_setting(value: Any) -> tuple[str, ...] | None:
+    # INVOKE_PNI_TABLES arrives as one string (invoke cannot cast a variable to a list):
+    # "pni-lessons,pni-topics" means two tables, not the characters of one name.
+    if isinstance(value, str):
+        value = [name.strip() for name in value.split(",") if name.strip()]
+    return tuple(value) if value else None
+
+
+def check_invoke_variables(pni: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> None:
+    """Fail in one line on an ``INVOKE_PNI_...`` variable invoke could not cast to its setting's type.
+
+    invoke casts each variable to the type of the value it overrides (``int("abc")``) and lets
+    the ``ValueError`` escape as a traceback, without naming the variable; lists cannot come
+    from a variable at all. Call this before invoke loads the shell environment.
+    """
+    for path, current in _leaves(pni, ("pni",)):
+        variable = "INVOKE_" + "_".join(path).upper()
+        if variable not in environ or isinstance(current, (bool, str)) or current is None:
+            continue
+        setting, value = ".".join(path), environ[variable]
+        if isinstance(current, (list, tuple)):
+            raise ConfigError(f"environment variable {variable} cannot set {setting}, which is a list: "
+                              "set it in a config file instead (inv -f mine.yaml ...)")
+        try:
+            type(current)(value)
+        except ValueError:
+            kind = "a whole number" if isinstance(current, int) else "a number"
+            raise ConfigError(f"environment variable {variable}={value!r} is invalid for setting {setting}: "
+                              f"use {kind}") from None
+
+
+def _leaves(tree: Mapping[str, Any], path: tuple[str, ...]):
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            yield from _leaves(value, (*path, str(key)))
+        else:
+            yield (*path, str(key)), value
+
+
+def dynamodb_endpoint(env: EnvSettings, environ: Mapping[str, str] = os.environ) -> str | None:
+    """Where the env's DynamoDB requests go; ``None`` is AWS itself.
+
+    The env's own ``endpoint_url`` wins: it is passed to boto3 explicitly, and boto3 ranks an
+    explicit endpoint above ``AWS_ENDPOINT_URL_DYNAMODB`` and ``AWS_ENDPOINT_URL`` (which it
+    honours by itself when the setting is null). A config file names an env's endpoint on
+    purpose; a variable left set in a shell should not send prod's writes elsewhere.
+    """
+    return env.endpoint_url or environ.get("AWS_ENDPOINT_URL_DYNAMODB") or environ.get("AWS_ENDPOINT_URL") or None
+
+
 def _positive_int(pni: Mapping[str, Any], key: str, minimum: int = 1) -> int:
     value = pni.get(key)
     try:
@@ -139,7 +189,6 @@ def env_settings(pni: Mapping[str, Any], name: str | None) -> EnvSettings:
     region_prices = all_prices.get(region) or all_prices.get("default")
     if not region_prices:
         raise ConfigError(f"no prices for region {region!r} of env {name!r}: add pni.prices.{region}")
-    tables = pni.get("tables")
     settings = EnvSettings(
         name=name,
         region=region,
@@ -156,7 +205,7 @@ def env_settings(pni: Mapping[str, Any], name: str | None) -> EnvSettings:
         connect_timeout=_positive_float(pni, "connect_timeout"),
         prune_max_fraction=_positive_float(pni, "prune_max_fraction", allow_zero=True),
         verify_show=_positive_int(pni, "verify_show"),
-        tables=tuple(tables) if tables else None,
+        tables=_tables_setting(pni.get("tables")),
         plugin_settings=dict(pni.get("plugin_settings") or {}),
     )
     settings.table_name("pni-cache-metadata")  # fail early on a bad prefix
@@ -199,7 +248,8 @@ class PgCredentials:
         """``user@host:port/database (origin)``, safe to print."""
         if self.dsn:
             return f"PNI_PG_DSN ({_redact_dsn(self.dsn)})" + (f" database {self.database}" if self.database else "")
-        return f"{self.user or '?'}@{self.host or 'localhost'}:{self.port or 5432}/{self.database or '?'} ({self.origin})"
+        where = f"{self.host or 'localhost'}:{self.port or 5432}/{self.database or '?'}"
+        return f"{self.user or '?'}@{where} ({self.origin})"
 
     def secrets(self) -> list[str]:
         """Values that must never appear in output (used by the redacting log filter)."""
@@ -209,15 +259,26 @@ class PgCredentials:
         return found
 
 
+# A URL's password (``scheme://user:PASSWORD@host``), and a key=value one, bare or quoted
+# (libpq quotes values with spaces: ``password='a b\\'c'``).
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)([^@]+)(@)")
+_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^'\s]\S*)")
+
+
 def _dsn_passwords(dsn: str) -> list[str]:
-    found = re.findall(r"://[^:/@]*:([^@]+)@", dsn)
-    found += re.findall(r"password\s*=\s*'?([^'\s]+)'?", dsn)
+    found = [match.group(2) for match in _URL_PASSWORD.finditer(dsn)]
+    for match in _KEYWORD_PASSWORD.finditer(dsn):
+        value = match.group(2)
+        if value.startswith("'"):  # the quoted text, its inside, and the password it stands for
+            found += [value, value[1:-1], re.sub(r"\\(.)", r"\1", value[1:-1])]
+        else:
+            found.append(value)
     return [p for p in found if p]
 
 
 def _redact_dsn(dsn: str) -> str:
-    redacted = re.sub(r"(://[^:/@]*:)([^@]+)(@)", r"\1***\3", dsn)
-    return re.sub(r"(password\s*=\s*)('?[^'\s]+'?)", r"\1***", redacted)
+    redacted = _URL_PASSWORD.sub(r"\1***\3", dsn)
+    return _KEYWORD_PASSWORD.sub(r"\1***", redacted)
 
 
 def aws_credentials_file(environ: Mapping[str, str] = os.environ) -> Path:
@@ -261,6 +322,12 @@ def pg_credentials(env: EnvSettings, local_defaults: Mapping[str, Any] | None = 
         origin = f"[{PG_CREDS_SECTION}] in {path}"
         missing = [key for key in REQUIRED_PG_KEYS if not values.get(key) and not environ.get(LIBPQ_VARIABLES[key])]
         if missing:
+            if not path.is_file():
+                raise ConfigError(
+                    f"no PostgreSQL credentials for env {env.name!r}: {path} does not exist: create it with a "
+                    f"[{PG_CREDS_SECTION}] section ({', '.join(REQUIRED_PG_KEYS)}), or set the libpq variables "
+                    "or PNI_PG_DSN"
+                )
             if section is None:
                 raise ConfigError(
                     f"no [{PG_CREDS_SECTION}] section in {path} (env {env.name!r}): add one with "

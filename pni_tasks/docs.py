@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 from pni_tasks import hookspecs
 
@@ -57,17 +58,28 @@ def pni_transform(table, group, context):
 
 def plugins_markdown() -> str:
     parts = [HEADER]
-    for name, function in inspect.getmembers(hookspecs, inspect.isfunction):
-        if not name.startswith("pni_"):
-            continue
+    for name, function in _hookspecs():
         spec_options = getattr(function, "pni_tasks_spec", {}) or {}
         signature = str(inspect.signature(function)).replace("'", "")
         parts.append(f"\n### `{name}{signature}`\n")
         if spec_options.get("firstresult"):
             parts.append("\n*firstresult: the first non-None result wins.*\n")
-        parts.append("\n" + inspect.cleandoc(function.__doc__ or "") + "\n")
+        parts.append("\n" + markdown_text(function.__doc__ or "") + "\n")
     return "".join(parts)
 
 
+def markdown_text(docstring: str) -> str:
+    """A hookspec's reST docstring as Markdown: ``code`` and :class:`name` become `code`."""
+    text = inspect.cleandoc(docstring)
+    text = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text)
+    return re.sub(r"``([^`]+)``", r"`\1`", text)
+
+
 def documented_hooks() -> list[str]:
-    return [name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("pni_")]
+    """The hooks, in the order hookspecs.py declares them (the order a run calls them)."""
+    return [name for name, _ in _hookspecs()]
+
+
+def _hookspecs() -> list[tuple[str, object]]:
+    functions = [(name, f) for name, f in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("pni_")]
+    return sorted(functions, key=lambda pair: pair[1].__code__.co_firstlineno)

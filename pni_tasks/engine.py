@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pni_tasks.config import dynamodb_endpoint
 from pni_tasks.cost import cost
 from pni_tasks.errors import Interrupted, PniError, SourceError, TargetError
 from pni_tasks.model import Action, ItemFailure, PreparedItem, TableSpec, TableStats, key_text
@@ -118,7 +119,8 @@ def load(session: Session, options: LoadOptions, progress: Progress | None = Non
     result = _result(session, run, status, all_stats, error, refusals, metadata_before)
     session.pm.hook.pni_run_finished(run=run, result=result)
     if status == "interrupted":
-        raise Interrupted(f"run {run.run_id} interrupted: {len(all_stats)} table(s) touched; rerun the same command")
+        raise Interrupted(f"run {run.run_id} stopped by Ctrl-C and recorded as interrupted ({len(all_stats)} "
+                          "table(s) touched): rerun the same command")
     if status == "failed":
         raise type_of_failure(error)(error)
     return run, result
@@ -419,8 +421,9 @@ def validate(session: Session) -> list[Check]:
 
 def _check_identity(session: Session) -> Check:
     env = session.env
-    if env.endpoint_url or env.local_stack:
-        return Check("AWS identity (STS)", None, f"skipped: non-AWS endpoint {env.endpoint_url}")
+    endpoint = dynamodb_endpoint(env)  # also AWS_ENDPOINT_URL(_DYNAMODB): no AWS account to identify then
+    if endpoint or env.local_stack:
+        return Check("AWS identity (STS)", None, f"skipped: non-AWS endpoint {endpoint}")
     from pni_tasks.sink import boto_session, client_config
 
     try:
@@ -438,7 +441,7 @@ def _check_dynamodb(session: Session) -> Check:
     try:
         session.client.list_tables(Limit=1)
         return Check("DynamoDB reachable", True, f"region {session.env.region}, endpoint "
-                     f"{session.env.endpoint_url or 'AWS'}")
+                     f"{dynamodb_endpoint(session.env) or 'AWS'}")
     except Exception as exc:  # noqa: BLE001
         return Check("DynamoDB reachable", False, str(describe_failure(exc, "list_tables", session.env)),
                      "check the region, endpoint and credentials; for env local run inv local.up")

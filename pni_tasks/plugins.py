@@ -7,8 +7,10 @@ project's own ``pyproject.toml``, exactly like a third party's plugin package.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib.util
 import inspect
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -40,7 +42,7 @@ def _load_folder(pm: pluggy.PluginManager, folder: Path, disabled: set[str]) -> 
         except Exception as exc:
             raise PluginError(f"plugin {name} ({path}) failed to import: {type(exc).__name__}: {exc}") from exc
         sys.modules[module_name] = module
-        with _validation_errors_named(pm):
+        with _validation_errors_named(pm, name):
             pm.register(module, name=name)
 
 
@@ -67,7 +69,7 @@ def make_plugin_manager(plugin_config: Mapping[str, Any] | None = None,
     if plugin_config.get("folder"):
         _load_folder(pm, Path(plugin_config["folder"]).expanduser(), disabled)
     for name, plugin in extra:
-        with _validation_errors_named(pm):
+        with _validation_errors_named(pm, name):
             pm.register(plugin, name=name)
     check_plugins(pm)
     return pm
@@ -80,12 +82,42 @@ def check_plugins(pm: pluggy.PluginManager) -> None:
 
 
 @contextlib.contextmanager
-def _validation_errors_named(pm: pluggy.PluginManager):
+def _validation_errors_named(pm: pluggy.PluginManager, name: str | None = None):
     try:
         yield
     except pluggy.PluginValidationError as exc:
-        name = pm.get_name(exc.plugin) or getattr(exc.plugin, "__name__", repr(exc.plugin))
-        raise PluginError(f"plugin {name}: {exc}: fix the hook's name or arguments") from None
+        raise PluginError(f"plugin {_plugin_name(pm, exc, name)}{_plugin_file(exc.plugin)}: "
+                          f"{_validation_problem(pm, str(exc))}") from None
+
+
+def _plugin_name(pm: pluggy.PluginManager, exc: pluggy.PluginValidationError, name: str | None) -> str:
+    # A plugin refused by register() is not registered, so pm.get_name() does not know it;
+    # pluggy's message still carries the name it was being registered under.
+    quoted = re.match(r"Plugin '([^']+)'", str(exc))
+    return (name or pm.get_name(exc.plugin) or (quoted.group(1) if quoted else None)
+            or getattr(exc.plugin, "__name__", repr(exc.plugin)))
+
+
+def _plugin_file(plugin: object) -> str:
+    path = getattr(plugin, "__file__", None) if inspect.ismodule(plugin) else None
+    return f" ({path})" if path else ""
+
+
+def _validation_problem(pm: pluggy.PluginManager, message: str) -> str:
+    """pluggy's multi-line validation message as one line that says what to change."""
+    hooks = sorted(name for name in dir(hookspecs) if name.startswith("pni_"))
+    unknown = re.match(r"unknown hook '([^']+)'", message)
+    if unknown:
+        close = difflib.get_close_matches(unknown.group(1), hooks, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"the hooks are {', '.join(hooks)}"
+        return f"unknown hook {unknown.group(1)}: fix its name ({hint})"
+    arguments = re.search(r"for hook '([^']+)'.*Argument\(s\) \{(.*)\} are declared", message, re.S)
+    if arguments:
+        hook, extra = arguments.group(1), arguments.group(2).replace("'", "")
+        spec = getattr(pm.hook, hook).spec
+        return (f"hook {hook} has argument(s) {extra} that its spec does not declare: use only "
+                f"{', '.join(spec.argnames)} (in any order, any subset)")
+    return " ".join(line.strip() for line in message.splitlines()) + ": fix the hook"
 
 
 @dataclass(frozen=True)

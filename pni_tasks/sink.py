@@ -84,8 +84,10 @@ def boto_session(env: EnvSettings) -> boto3.session.Session:
 
 def client_config(env: EnvSettings) -> botocore.config.Config:
     # "standard" mode: full-jitter backoff with bounded attempts; our own loop handles what it gives up on.
+    # pni.max_attempts counts attempts, as AWS_MAX_ATTEMPTS does; botocore's client-config key
+    # "max_attempts" would count retries (one attempt more), "total_max_attempts" counts attempts.
     return botocore.config.Config(
-        retries={"mode": "standard", "max_attempts": env.max_attempts},
+        retries={"mode": "standard", "total_max_attempts": env.max_attempts},
         max_pool_connections=env.writers + 4,
         connect_timeout=env.connect_timeout,
         read_timeout=max(30.0, env.connect_timeout),

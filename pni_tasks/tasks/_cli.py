@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from invoke.exceptions import Exit
 
-from pni_tasks.errors import PniError
+from pni_tasks.errors import Interrupted, PniError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,6 +27,8 @@ def user_errors(function: F | None = None, *, label: str = "") -> Any:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 return body(*args, **kwargs)
+            except Interrupted as exc:  # Ctrl-C in a run the engine recorded as interrupted: not "failed"
+                raise Exit(f"error: {label + ' interrupted: ' if label else ''}{exc}", code=exc.exit_code) from None
             except PniError as exc:
                 raise Exit(f"error: {prefix}{exc}", code=exc.exit_code) from None
             except KeyboardInterrupt:

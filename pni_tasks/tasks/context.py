@@ -35,6 +35,9 @@ def session_for(c: Context, env: str | None) -> Session:
     if cache_key not in _SESSIONS:
         logger = logger_for(c)
         session = Session.from_config(pni, name)
+        strategy = ((c.config.get("pni_run") or {}).get("flags") or {}).get("strategy")
+        if strategy:  # an unknown --strategy fails in stage 01, before any stage touches a table
+            session.strategy(strategy)
         session.pm.register(LogReporter(logger), name="log-reporter")
         add_secrets(logger, session.secrets())
         _SESSIONS[cache_key] = session

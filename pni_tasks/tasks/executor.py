@@ -11,6 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from invoke import Call, Executor
+from invoke.exceptions import Exit
+
+from pni_tasks.config import check_invoke_variables
+from pni_tasks.errors import PniError
 
 RUN_WIDE_FLAGS = ("env", "clean", "strategy", "dry_run", "json", "prune", "force", "rescan", "verbose")
 
@@ -21,6 +25,10 @@ def _accepted(call: Call) -> set[str]:
 
 class RunWideExecutor(Executor):
     def execute(self, *tasks: Any) -> dict:
+        try:  # before invoke casts INVOKE_PNI_... variables itself, which fails with a traceback
+            check_invoke_variables(self.config.get("pni") or {})
+        except PniError as exc:
+            raise Exit(f"error: {exc}", code=exc.exit_code) from None
         calls = self.normalize(tasks)
         self.run_wide = {}
         for call in calls:
