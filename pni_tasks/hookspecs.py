@@ -3,7 +3,7 @@
 This module is the extension API. A plugin is a module or object with functions marked
 ``@pni_tasks.hookimpl`` whose names and arguments match the specs below (pluggy checks them
 when the plugin is loaded). A plugin may implement any subset and may omit arguments it does
-not need. ``docs/plugins.md`` is generated from these docstrings (``inv docs``), and a test
+not need. ``docs/plugins.md`` is generated from these docstrings (``inv hook-docs``), and a test
 keeps the two in step.
 
 The built-in PNI tables (``plugins/lessons.py``, ``plugins/passages.py``, ``plugins/topics.py``)
@@ -43,8 +43,7 @@ def pni_register_tables(register: Callable[[TableSpec], None]) -> None:
     Call ``register(TableSpec(...))`` once per table: its name (without the environment's
     ``table_prefix``), key schema, global secondary indexes, and ``source_columns``, the
     PostgreSQL tables and columns it reads (``inv validate`` checks they exist). A table
-    name registered twice, is refused by the
-    host with an error that names both plugins.
+    name registered twice is refused by the host with an error that names both plugins.
 
     Called once when the plugin manager is built. Every plugin's implementation is called.
     """
