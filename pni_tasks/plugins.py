@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib.metadata
 import importlib.util
 import inspect
 import re
@@ -46,6 +47,21 @@ def _load_folder(pm: pluggy.PluginManager, folder: Path, disabled: set[str]) -> 
             pm.register(module, name=name)
 
 
+def _import_entry_points(disabled: set[str]) -> None:
+    """Import each installed plugin first, so one that fails is named instead of raising a traceback."""
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry_point.name in disabled:
+            continue
+        try:
+            entry_point.load()
+        except Exception as exc:
+            dist = entry_point.dist.name if entry_point.dist else "an installed package"
+            raise PluginError(
+                f"plugin {entry_point.name} (entry point {entry_point.value} of {dist}) failed to import: "
+                f"{type(exc).__name__}: {exc}: fix or uninstall it, or add it to pni.plugins.disabled"
+            ) from exc
+
+
 def make_plugin_manager(plugin_config: Mapping[str, Any] | None = None,
                         extra: Iterable[tuple[str, object]] = ()) -> pluggy.PluginManager:
     """Specs, blocked names, entry points, the local folder, ``extra`` plugins, then ``check_pending``.
@@ -58,6 +74,7 @@ def make_plugin_manager(plugin_config: Mapping[str, Any] | None = None,
     disabled = set(plugin_config.get("disabled") or [])
     for name in disabled:
         pm.set_blocked(name)
+    _import_entry_points(disabled)
     with _validation_errors_named(pm):
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     missing = [name for name in BUILTIN_PLUGINS if name not in disabled and pm.get_plugin(name) is None]

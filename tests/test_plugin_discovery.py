@@ -241,3 +241,19 @@ def test_every_hook_is_specified_with_a_docstring_and_documented_in_order():
         positions.append(markdown.index(heading))
     assert positions == sorted(positions)  # the order hookspecs.py declares them: the order a run calls them
     assert docs.documented_hooks()[:2] == ["pni_register_tables", "pni_register_strategies"]
+
+
+def test_an_installed_plugin_that_fails_to_import_is_named_in_one_line(bare, tmp_path):
+    site = tmp_path / "site"
+    dist_info = site / "pni_broken-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: pni-broken\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[pni_tasks]\nbroken = pni_broken\n")
+    (site / "pni_broken.py").write_text("import a_module_that_is_not_installed\n")
+    bare.extra_env["PYTHONPATH"] = str(site)
+    result = bare.inv("plugins", check=False)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    last = error_lines(result)[-1]
+    assert "plugin broken (entry point pni_broken of pni-broken) failed to import" in last
+    assert "a_module_that_is_not_installed" in last
