@@ -228,17 +228,12 @@ class ReadUsage:
             self.server_reported = True
 
 
-def scan(client: Any, name: str, usage: ReadUsage, projection: Sequence[str] | None = None) -> Iterator[dict]:
+def scan(client: Any, name: str, usage: ReadUsage) -> Iterator[dict]:
     """Every item of a table, deserialized. Pages are as large as the server gives (moto re-sorts per page)."""
     request: dict[str, Any] = {"TableName": name, "ReturnConsumedCapacity": "TOTAL"}
-    if projection:
-        request["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(projection)))
-        request["ExpressionAttributeNames"] = {f"#p{i}": attr for i, attr in enumerate(projection)}
     while True:
         page = client.scan(**request)
         items = [deserialize(raw) for raw in page.get("Items", [])]
-        # Projection does not lower the charge: price the page by what the server read, which we
-        # only know exactly for full items; for projected scans the server's figure is the truth.
         usage.add_page(items, page.get("ConsumedCapacity"))
         yield from items
         if "LastEvaluatedKey" not in page:

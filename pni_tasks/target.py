@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from pni_tasks.hashing import content_hash
 from pni_tasks.metadata import Manifest
 from pni_tasks.model import Key, TableSpec, TableStats, key_text
 from pni_tasks.sink import ReadUsage, TableInfo, create_table, delete_table, describe_table, scan
@@ -81,16 +82,18 @@ class TargetTable:
             if self.manifest is not None:
                 self.hash_source = "manifest"
                 return dict(self.manifest.entries)
+        # A scan is charged for whole items even with a projection, so read them whole and re-hash
+        # what is really stored: an item edited by hand is then rewritten, not skipped.
         self.hash_source = "scan"
-        return {key_text(self.spec.key_of(item)): item.get("content_hash", "")
-                for item in scan(self.session.client, self.name, self.usage,
-                                 projection=[*self.spec.key_names, "content_hash"])}
+        return {key_text(self.spec.key_of(item)): content_hash(item)
+                for item in scan(self.session.client, self.name, self.usage)}
 
     def key_item(self, text: str) -> dict[str, Any]:
         """The key attributes of a key text (as stored in manifests), typed for DynamoDB."""
         values = json.loads(text, parse_int=Decimal, parse_float=Decimal)
         attributes = [self.spec.hash_key] + ([self.spec.range_key] if self.spec.range_key else [])
-        return {attr.name: Decimal(value) if attr.type == "N" else value for attr, value in zip(attributes, values, strict=True)}
+        return {attr.name: Decimal(value) if attr.type == "N" else value
+                for attr, value in zip(attributes, values, strict=True)}
 
     def orphan_texts(self, seen: set[str]) -> Iterator[str]:
         return (text for text in self.known() if text not in seen)

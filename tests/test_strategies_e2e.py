@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from decimal import Decimal
 
@@ -174,3 +175,24 @@ def test_run_records_in_the_metadata_table(loaded):
     assert first["tool_version"] and first["finished_at"] >= first["started_at"]
     state = [i for i in items(runner.dynamodb(), "pni-cache-metadata") if i["pk"] == "table#pni-lessons"]
     assert state and state[0]["last_run_id"] in {r["run_id"] for r in runs}
+
+
+def test_a_hand_edit_in_dynamodb_is_caught_by_verify_and_repaired_by_rescan(loaded):
+    runner, _ = loaded
+    client = runner.dynamodb()
+    from pni_tasks.sink import serialize
+
+    victim = sorted(items(client, "pni-lessons"), key=lambda i: i["lesson_id"])[0]
+    client.put_item(TableName="pni-lessons", Item=serialize({**victim, "title": "edited by hand"}))
+
+    verify = runner.inv("verify", "--env=local", "--json", check=False)
+    assert verify.returncode == 1
+    lessons = {t["table"]: t for t in json.loads(verify.stdout)["tables"]}["pni-lessons"]
+    assert lessons["different"] == 1 and lessons["different_keys"] == [f"[{victim['lesson_id']}]"]
+
+    trusting = runner.inv_json("load", "--env=local")  # the manifest cannot know about the edit
+    assert counts(trusting, "pni-lessons")[1] == 0
+    repaired = runner.inv_json("load", "--env=local", "--rescan")
+    assert counts(repaired, "pni-lessons")[:3] == (0, 1, 29)
+    assert by_table(repaired)["pni-lessons"]["rru"] > by_table(trusting)["pni-lessons"]["rru"]
+    assert runner.inv_json("verify", "--env=local")["ok"] is True
