@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pni_tasks.config import dynamodb_endpoint
 from pni_tasks.cost import cost
-from pni_tasks.errors import Interrupted, PniError, SourceError, TargetError
-from pni_tasks.model import Action, ItemFailure, PreparedItem, TableSpec, TableStats, key_text
+from pni_tasks.errors import Interrupted, PluginError, PniError, TargetError
+from pni_tasks.model import Action, ItemFailure, PreparedItem, SourceGroup, TableSpec, TableStats, key_text
 from pni_tasks.runinfo import RunInfo, RunResult, utc_now
 from pni_tasks.session import Session
 from pni_tasks.sink import BatchWriter, WriteOutcome, WriteRequest, delete_table, describe_table
 from pni_tasks.source import Source
 from pni_tasks.target import TargetTable
-from pni_tasks.transform import TransformContext, items_of_group
+from pni_tasks.transform import TransformContext, items_of_group, raising_plugin
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ def load(session: Session, options: LoadOptions, progress: Progress | None = Non
     session.pm.hook.pni_run_started(run=run)
     all_stats: list[TableStats] = []
     status, error = "succeeded", None
+    failure: Exception | None = None
     refusals: list[str] = []
     stop = threading.Event()
     try:
@@ -115,19 +116,17 @@ def load(session: Session, options: LoadOptions, progress: Progress | None = Non
     except KeyboardInterrupt:
         status, error = "interrupted", "stopped by the user (Ctrl-C)"
     except PniError as exc:
-        status, error = "failed", str(exc)
+        status, error, failure = "failed", str(exc), exc
+    except Exception as exc:  # a bug: the run is still recorded as failed (not left "running"), then it shows
+        status, error, failure = "failed", f"{type(exc).__name__}: {exc}", exc
     result = _result(session, run, status, all_stats, error, refusals, metadata_before)
     session.pm.hook.pni_run_finished(run=run, result=result)
     if status == "interrupted":
         raise Interrupted(f"run {run.run_id} stopped by Ctrl-C and recorded as interrupted ({len(all_stats)} "
                           "table(s) touched): rerun the same command")
-    if status == "failed":
-        raise type_of_failure(error)(error)
+    if failure is not None:
+        raise failure  # its own type: a ConfigError keeps exit code 2, a PluginError names the plugin
     return run, result
-
-
-def type_of_failure(message: str | None) -> type[PniError]:
-    return SourceError if message and "PostgreSQL" in message else PniError
 
 
 def _result(session: Session, run: RunInfo, status: str, all_stats: list[TableStats], error: str | None,
@@ -235,7 +234,13 @@ def _prepared_items(session: Session, spec: TableSpec, source: Source, stats: Ta
                     progress: Progress) -> Iterator[PreparedItem]:
     context = TransformContext(migrated_at=_second_precision(run.started_at),
                                settings=session.plugin_settings(spec))
-    groups = session.pm.hook.pni_read_source(table=spec, source=source, settings=session.plugin_settings(spec))
+    read_source = session.pm.hook.pni_read_source
+    try:
+        groups = read_source(table=spec, source=source, settings=session.plugin_settings(spec))
+    except PniError:
+        raise
+    except Exception as exc:
+        raise _reader_error(read_source, spec, exc, None) from exc
     if groups is None:
         raise PniError(f"no plugin reads the source of table {spec.name} (plugin {spec.plugin}): "
                        "implement pni_read_source")
@@ -244,13 +249,37 @@ def _prepared_items(session: Session, spec: TableSpec, source: Source, stats: Ta
         stats.failed += 1
         stats.failures.append(failure)
 
-    for group in groups:
+    for group in _groups_read(read_source, spec, groups):
         stats.source_groups += 1
         yield from items_of_group(session.pm, spec, group, context, on_failure)
         if context.warnings:
             stats.warnings.extend(f"{stats.table}: {warning}" for warning in context.warnings)
             context.warnings.clear()
         progress.advance(groups=1)
+
+
+def _groups_read(read_source: Any, spec: TableSpec, groups: Iterable[SourceGroup]) -> Iterator[SourceGroup]:
+    """``groups``, with an exception a plugin's reader raises turned into one line naming the plugin."""
+    iterator = iter(groups)
+    last_key = None
+    while True:
+        try:
+            group = next(iterator)
+        except StopIteration:
+            return
+        except PniError:  # already one line (a lost connection, a refused query)
+            raise
+        except Exception as exc:
+            raise _reader_error(read_source, spec, exc, last_key) from exc
+        last_key = group.key
+        yield group
+
+
+def _reader_error(read_source: Any, spec: TableSpec, exc: Exception, last_key: str | None) -> PluginError:
+    plugin = raising_plugin(read_source, exc) or spec.plugin
+    after = f" after row {last_key}" if last_key else ""
+    return PluginError(f"plugin {plugin} raised {type(exc).__name__} reading the source of table {spec.name}"
+                       f"{after}: {exc}")
 
 
 def _second_precision(timestamp: str) -> str:
@@ -286,7 +315,8 @@ def _save_state(session: Session, target: TargetTable, known_before: dict[str, s
         return  # nothing changed: the manifest is still true and costs nothing to keep
     entries = {k: v for k, v in known_before.items() if k not in deleted}
     entries.update(written)
-    session.metadata.write_manifest(target.name, target.info.identity, entries, target.manifest)
+    session.metadata.write_manifest(target.name, target.info.identity, entries, target.manifest,
+                                    fresh=target.name in session.fresh_tables)
 
 
 def _price(session: Session, stats: TableStats, server: dict[str, Any]) -> None:

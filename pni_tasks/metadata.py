@@ -7,15 +7,17 @@ Item layout (``pk`` / ``sk``):
   finished at the end; a later run that finds a ``running`` record whose process is gone marks
   it ``interrupted``.
 - ``table#<table>`` / ``state``: the table's last successful run and its counts.
-- ``manifest#<table>`` / ``chunk#NNNNN``: the table's key -> content hash map, split into chunks
-  of at most ~300 KB, each stamped with the data table's identity (TableId, or ARN and creation
-  time) so a recreated table invalidates it. One Query returns thousands of hashes, which makes a
-  no-change incremental run cost a few read units instead of a full scan.
+- ``manifest#<table>#<identity digest>`` / ``chunk#NNNNN``: the table's key -> content hash map,
+  split into chunks of at most ~300 KB. The partition names the data table's identity (TableId, or
+  ARN and creation time), so a recreated table starts a new, empty manifest and never pays to read
+  or delete the old one (``inv cleanup`` removes the whole metadata table). One Query returns
+  thousands of hashes, which makes a no-change incremental run cost a few read units, not a scan.
 - ``verify`` / ``<finished_at>``: the result of each ``inv verify``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import socket
@@ -160,7 +162,7 @@ class MetadataStore:
 
         The read units are counted in ``usage`` (the data table's, since they replace reading it).
         """
-        chunks = self._query(f"manifest#{table}", usage=usage)
+        chunks = self._query(_manifest_pk(table, identity), usage=usage)
         if not chunks:
             return None
         counts = {int(chunk.get("chunk_count", -1)) for chunk in chunks}
@@ -174,12 +176,13 @@ class MetadataStore:
         return Manifest(entries=entries, chunk_count=len(chunks))
 
     def write_manifest(self, table: str, identity: str, entries: Mapping[str, str],
-                       previous: Manifest | None) -> int:
+                       previous: Manifest | None, *, fresh: bool = False) -> int:
         """Store ``entries``, rewriting only the chunks that changed; returns the chunks written.
 
-        With no valid ``previous`` manifest every chunk is written and leftovers of an older,
-        larger manifest are deleted.
+        With no valid ``previous`` manifest every chunk is written and leftovers of a broken one
+        are deleted, unless the table is ``fresh`` (new since the run began: nothing to clean).
         """
+        pk = _manifest_pk(table, identity)
         self.ensure_table()
         count = max(1, math.ceil(len(entries) / MANIFEST_CHUNK_ENTRIES))
         new_chunks = _split(entries, count)
@@ -189,23 +192,24 @@ class MetadataStore:
         for index, chunk in enumerate(new_chunks):
             if old_chunks is not None and old_chunks[index] == chunk:
                 continue
-            self._put({"pk": f"manifest#{table}", "sk": f"chunk#{index:05d}", "identity": identity,
+            self._put({"pk": pk, "sk": f"chunk#{index:05d}", "identity": identity,
                        "chunk_count": count, "entries": chunk})
             written += 1
         if previous is not None:
             stale = range(count, previous.chunk_count)
-        elif written:
-            stale = [int(item["sk"].split("#")[1]) for item in self._query(f"manifest#{table}")]
+        elif written and not fresh:
+            stale = [int(item["sk"].split("#")[1]) for item in self._query(pk)]
         else:
             stale = []
         for index in stale:
             if index >= count:
-                self._delete(f"manifest#{table}", f"chunk#{index:05d}")
+                self._delete(pk, f"chunk#{index:05d}")
         return written
 
-    def delete_manifest(self, table: str) -> None:
-        for item in self._query(f"manifest#{table}"):
-            self._delete(item["pk"], item["sk"])
+
+def _manifest_pk(table: str, identity: str) -> str:
+    digest = hashlib.md5(identity.encode("utf-8"), usedforsecurity=False).hexdigest()[:12]
+    return f"manifest#{table}#{digest}"
 
 
 @dataclass
