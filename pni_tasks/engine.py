@@ -120,6 +120,8 @@ def load(session: Session, options: LoadOptions, progress: Progress | None = Non
     except Exception as exc:  # a bug: the run is still recorded as failed (not left "running"), then it shows
         status, error, failure = "failed", f"{type(exc).__name__}: {exc}", exc
     result = _result(session, run, status, all_stats, error, refusals, metadata_before)
+    if status == "succeeded" and (result.failures or result.refusals):
+        result.status = "failed"  # items failed: the exit is non-zero, so the log, --json and the record say so
     session.pm.hook.pni_run_finished(run=run, result=result)
     if status == "interrupted":
         raise Interrupted(f"run {run.run_id} stopped by Ctrl-C and recorded as interrupted ({len(all_stats)} "

@@ -69,6 +69,35 @@ def prepare(table: TableSpec, item: dict[str, Any], migrated_at: str) -> Prepare
     return PreparedItem(key=table.key_of(item), item=item, content_hash=digest, size=size)
 
 
+def raising_plugin(hook: pluggy.HookCaller, exc: BaseException) -> str | None:
+    """The name of the plugin whose implementation of ``hook`` raised ``exc``, if it can be told.
+
+    pluggy calls every implementation from one loop, so only the traceback tells them apart: the
+    outermost frame running an implementation's function names its plugin; failing that (the
+    implementation returned a generator that raised later), the outermost frame in a plugin's module.
+    """
+    by_code: dict[Any, str] = {}
+    by_module: dict[str, str] = {}
+    for impl in hook.get_hookimpls():
+        function = getattr(impl.function, "__func__", impl.function)
+        if hasattr(function, "__code__"):
+            by_code[function.__code__] = impl.plugin_name
+        by_module.setdefault(getattr(function, "__module__", None) or "", impl.plugin_name)
+    frames = []
+    traceback = exc.__traceback__
+    while traceback is not None:
+        frames.append(traceback.tb_frame)
+        traceback = traceback.tb_next
+    for frame in frames:
+        if frame.f_code in by_code:
+            return by_code[frame.f_code]
+    for frame in frames:
+        module = frame.f_globals.get("__name__", "")
+        if module and module in by_module:
+            return by_module[module]
+    return None
+
+
 def items_of_group(
     pm: pluggy.PluginManager,
     table: TableSpec,
@@ -79,12 +108,16 @@ def items_of_group(
     """Run the transformer hook on one group and prepare its items; failures go to ``on_failure``."""
     try:
         items = pm.hook.pni_transform(table=table, group=group, context=context)
+        if items is not None:
+            items = list(items)  # a generator's exception belongs to the plugin too
     except ItemError as exc:
         on_failure(ItemFailure(table.name, group.key, str(exc), exc.column))
         return
     except Exception as exc:
+        # the plugin whose code raised, not the table's owner: any plugin may transform any table
+        plugin = raising_plugin(pm.hook.pni_transform, exc) or table.plugin
         raise PluginError(
-            f"plugin {table.plugin} raised {type(exc).__name__} transforming table {table.name} row "
+            f"plugin {plugin} raised {type(exc).__name__} transforming table {table.name} row "
             f"{group.key}: {exc}"
         ) from exc
     if items is None:

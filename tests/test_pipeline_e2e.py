@@ -117,7 +117,7 @@ def test_each_env_touches_only_its_region_endpoint_and_database(runner, tmp_path
     runner.sql(f'CREATE DATABASE "{prod_db}" TEMPLATE "{dev_db}"')
     try:
         runner.sql_on(prod_db, "DELETE FROM lessons WHERE id > (SELECT min(id) + 2 FROM lessons)")
-        runner.inv("-f", str(config), "migrate", "--env=prod", "--clean", env=env)
+        runner.inv("-f", str(config), "migrate", "--env=prod", "--clean", "--yes", env=env)
         assert table_names(runner.dynamodb("eu-west-1")) == sorted([*DATA_TABLES, "pni-cache-metadata"])
         assert table_names(runner.dynamodb("us-east-1")) == []
         assert len(items(runner.dynamodb("eu-west-1"), "pni-lessons")) == 3

