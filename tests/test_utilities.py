@@ -265,8 +265,8 @@ def test_cleanup_of_protected_prod_needs_the_typed_name_or_yes_and_can_remove_ia
     refused = inv_without_terminal(runner, "-f", config, "cleanup", "--env=prod", "--confirm", "--include-iam")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1] == (
-        "error: stage 99 cleanup failed: env prod is protected and stdin is not a terminal: "
-        "pass --yes to confirm the deletion")
+        "error: stage 99 cleanup failed: env prod is protected and cleanup deletes its tables: "
+        "stdin is not a terminal, so pass --yes to confirm")
     mistyped = inv_typing(runner, "dev", "-f", config, "cleanup", "--env=prod", "--confirm", "--include-iam")
     assert mistyped.returncode == 1 and "you typed 'dev', not 'prod'" in mistyped.stderr
     assert table_names(eu) == prod_tables

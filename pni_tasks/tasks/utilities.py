@@ -13,14 +13,12 @@ import sys
 from invoke import task
 
 from pni_tasks import engine, iam, report
-from pni_tasks.errors import ConfigError, PniError
+from pni_tasks.errors import ConfigError
 from pni_tasks.session import Session
 from pni_tasks.summary import summary as summary_document
 from pni_tasks.summary import summary_text, table_statuses
-from pni_tasks.tasks.context import logger_for, pni_config, session_for, stage
+from pni_tasks.tasks.context import confirm_destructive, logger_for, session_for, stage
 from pni_tasks.tasks.pipeline import ENV_HELP
-
-PROTECTED_BY_NAME = ("prod",)
 
 
 @task(help={"env": ENV_HELP, "json": "print the report as one JSON document on stdout",
@@ -67,25 +65,6 @@ def create_iam_user(c, env=None, dry_run=False, create_access_key=False):
         print(f"\n{iam.ROLE_ADVICE}", file=sys.stderr)
 
 
-def _is_protected(c, env_name: str) -> bool:
-    settings = (pni_config(c).get("envs") or {}).get(env_name) or {}
-    return env_name in PROTECTED_BY_NAME or bool(settings.get("protected"))
-
-
-def _confirm_protected(env_name: str, yes: bool) -> None:
-    """Make the user type a protected env's name, or accept --yes; raise if neither."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise PniError(f"env {env_name} is protected and stdin is not a terminal: pass --yes to confirm the deletion")
-    try:
-        typed = input(f"env {env_name} is protected: type its name to delete the above: ").strip()
-    except EOFError:
-        typed = ""
-    if typed != env_name:
-        raise PniError(f"you typed {typed!r}, not {env_name!r}: aborted, nothing was deleted")
-
-
 def _cleanup_plan(session: Session, include_iam: bool,
                   logger: logging.Logger) -> tuple[list[tuple[str, str, str]], iam.IamState | None]:
     rows = [("table", s.name, f"{s.item_count:,} items (approx.)") for s in table_statuses(session) if s.exists]
@@ -126,8 +105,7 @@ def cleanup(c, env=None, confirm=False, yes=False, include_iam=False):
     if not confirm:
         logger.info(f"nothing was deleted: rerun with --confirm to delete the above from env {name}")
         return
-    if _is_protected(c, name):
-        _confirm_protected(name, yes)
+    confirm_destructive(c, name, "cleanup deletes its tables", yes)
     deleted = engine.delete_tables(session)
     logger.info(f"deleted {len(deleted)} table(s) of env {name}: {', '.join(deleted) or 'none'}")
     if state is not None and state.anything:
