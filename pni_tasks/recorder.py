@@ -45,9 +45,8 @@ class RunRecorder:
         if run.strategy == "verify" or run.dry_run:
             return
         summary = result.as_dict(run)
-        status = result.status if result.ok or result.status != "succeeded" else "failed"
         self.session.metadata.finish_run(_run_record(
-            run, status=status, finished_at=result.finished_at, error=result.error or _failure_line(result),
+            run, status=result.status, finished_at=result.finished_at, error=result.error or _failure_line(result),
             counts={stats.table: {k: v for k, v in stats.as_dict().items() if k not in ("failures", "warnings")}
                     for stats in result.tables},
             total={k: v for k, v in summary["total"].items() if k not in ("failures", "warnings")},
