@@ -61,6 +61,8 @@ def iso_utc(value: dt.datetime) -> str:
     """
     if not isinstance(value, dt.datetime):
         raise TypeError(f"iso_utc takes a datetime, not {type(value).__name__}")
+    if value.tzinfo is UTC:  # what the run's UTC session gives: already UTC, only "+00:00" becomes "Z"
+        return value.isoformat(timespec="microseconds" if value.microsecond else "seconds")[:-6] + "Z"
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     timespec = "microseconds" if value.microsecond else "seconds"
@@ -141,11 +143,50 @@ def _json_scalar(value: Any, column: str, path: str) -> Any:
 
 
 def _walk(value: Any, column: str, path: str, scalar: Callable[[Any, str, str], Any]) -> Any:
+    try:
+        return _quick_walk(value, scalar)
+    except (ItemError, TypeError, _NeedsNames):
+        # Walk again, naming the path of every value: only a value that fails pays for the names.
+        return _walk_naming(value, column, path, scalar)
+
+
+def _walk_naming(value: Any, column: str, path: str, scalar: Callable[[Any, str, str], Any]) -> Any:
     if isinstance(value, Mapping):
-        return {_map_key(key, path): _walk(item, column, f"{path}.{key}", scalar) for key, item in value.items()}
+        return {_map_key(key, path): _walk_naming(item, column, f"{path}.{key}", scalar)
+                for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_walk(item, column, f"{path}[{index}]", scalar) for index, item in enumerate(value)]
+        return [_walk_naming(item, column, f"{path}[{index}]", scalar) for index, item in enumerate(value)]
     return scalar(value, column, path)
+
+
+class _NeedsNames(Exception):
+    """Raised by the quick walk for what it leaves to :func:`_walk_naming` (mappings that are not dicts)."""
+
+
+_ALWAYS_FITS = 10**MAX_SIGNIFICANT_DIGITS  # an int of smaller magnitude is always a valid DynamoDB number
+
+
+def _quick_walk(value: Any, scalar: Callable[[Any, str, str], Any]) -> Any:
+    """:func:`_walk_naming` without the paths: the common types inline, the rest through ``scalar``
+    (whose errors make :func:`_walk` start again with the paths)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None or (kind is int and -_ALWAYS_FITS < value < _ALWAYS_FITS):
+        return value
+    if kind is dict:
+        result = {}
+        for key, element in value.items():
+            if type(key) is not str:
+                raise _NeedsNames
+            result[key] = element if type(element) is str else _quick_walk(element, scalar)
+        return result
+    if kind is list or kind is tuple:
+        return [element if type(element) is str else _quick_walk(element, scalar) for element in value]
+    if kind is Decimal and value.is_finite() and len(value.as_tuple().digits) <= MAX_SIGNIFICANT_DIGITS and \
+            MIN_ADJUSTED_EXPONENT <= value.adjusted() <= MAX_ADJUSTED_EXPONENT:
+        return value
+    if isinstance(value, (Mapping, list, tuple)):
+        raise _NeedsNames
+    return scalar(value, "", "")
 
 
 def _map_key(key: Any, path: str) -> str:
@@ -225,7 +266,13 @@ def row_attributes(row: Mapping[str, Any], *, rename: Mapping[str, str] | None =
     lists = frozenset(lists)
     attributes: dict[str, Any] = {}
     for column, value in row.items():
-        converted = attribute_value(value, column=f"{column_prefix}{column}")
+        kind = type(value)
+        if kind is str or kind is bool or (kind is int and -_ALWAYS_FITS < value < _ALWAYS_FITS):
+            converted = value  # most columns: nothing to convert or check
+        elif kind is dt.datetime:
+            converted = iso_utc(value)
+        else:
+            converted = None if value is None else attribute_value(value, column=f"{column_prefix}{column}")
         if converted is None:
             if column not in lists:
                 continue

@@ -41,7 +41,26 @@ _deserializer = TypeDeserializer()
 
 
 def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in item.items()}
+    """``item`` in DynamoDB's wire format: exactly what boto3's TypeSerializer gives, several times faster."""
+    return {name: _attribute_value(value) for name, value in item.items()}
+
+
+_PLAIN_INT = 10**38  # below this, an int's text is what TypeSerializer's 38-digit context gives
+
+
+def _attribute_value(value: Any) -> dict[str, Any]:
+    # TypeSerializer tries up to eight type tests and a getattr for each value; the common exact
+    # types go straight through here, everything else (and every error) is left to it.
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is dict:
+        return {"M": {name: _attribute_value(element) for name, element in value.items()}}
+    if kind is list:
+        return {"L": [_attribute_value(element) for element in value]}
+    if kind is int and -_PLAIN_INT < value < _PLAIN_INT:
+        return {"N": str(value)}
+    return _serializer.serialize(value)
 
 
 def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,6 +111,9 @@ def client_config(env: EnvSettings) -> botocore.config.Config:
         connect_timeout=env.connect_timeout,
         read_timeout=max(30.0, env.connect_timeout),
         tcp_keepalive=True,
+        # Our requests are built by serialize(): botocore re-checking every attribute value of every
+        # batch cost more client CPU than the serializing itself (inv bench); the server still validates.
+        parameter_validation=False,
     )
 
 

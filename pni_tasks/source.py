@@ -43,7 +43,13 @@ _LABEL_LENGTH = 120
 
 def exact_json_loads(text: str | bytes) -> Any:
     """Parse JSON with every number exact: decimals, ``NaN`` and ``Infinity`` become ``Decimal``."""
+    if isinstance(text, str):
+        return _EXACT_JSON.decode(text)
     return json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+
+
+# One decoder for every value: json.loads with these options builds a new one per call (inv bench).
+_EXACT_JSON = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
 
 
 def _float_as_decimal(value: str | None, cursor: Any) -> Decimal | None:

@@ -11,7 +11,7 @@ import pluggy
 from pni_tasks.errors import ItemError, PluginError
 from pni_tasks.hashing import content_hash
 from pni_tasks.model import ItemFailure, PreparedItem, SourceGroup, TableSpec, key_text
-from pni_tasks.sizing import MAX_ITEM_BYTES, item_size
+from pni_tasks.sizing import MAX_ITEM_BYTES, NestingTooDeep, item_size
 
 
 @dataclass
@@ -58,12 +58,14 @@ def prepare(table: TableSpec, item: dict[str, Any], migrated_at: str) -> Prepare
         digest = content_hash(item)
     except (TypeError, ValueError) as exc:
         raise ItemError(f"value cannot be stored in DynamoDB: {exc}") from None
-    depth = _nesting_depth(item) - 1  # the item itself is not a nesting level
-    if depth > MAX_NESTING_DEPTH:
-        raise ItemError(f"item nests {depth} levels of lists/maps, over DynamoDB's {MAX_NESTING_DEPTH}: not sent")
     item["content_hash"] = digest
     item["migrated_at"] = migrated_at
-    size = item_size(item)
+    try:
+        size = item_size(item, max_depth=MAX_NESTING_DEPTH)  # one walk sizes and checks the nesting
+    except NestingTooDeep:
+        depth = _nesting_depth(item) - 1  # the item itself is not a nesting level
+        message = f"item nests {depth} levels of lists/maps, over DynamoDB's {MAX_NESTING_DEPTH}: not sent"
+        raise ItemError(message) from None
     if size > MAX_ITEM_BYTES:
         raise ItemError(f"item is {size:,} bytes, over DynamoDB's {MAX_ITEM_BYTES:,}-byte (400 KB) limit: not sent")
     return PreparedItem(key=table.key_of(item), item=item, content_hash=digest, size=size)

@@ -86,3 +86,49 @@ def test_hash_ignores_timestamps_at_top_level_and_in_embedded_records_only():
     assert content_hash({"id": 1, "v": "1"}) != content_hash({"id": 1, "v": 1})
     with pytest.raises(TypeError):
         content_hash({"id": 1, "v": 1.5})
+
+
+def test_an_item_nested_deeper_than_dynamodb_allows_fails_alone():
+    from pni_tasks.errors import ItemError
+    from pni_tasks.model import KeyAttribute, TableSpec
+    from pni_tasks.transform import prepare
+
+    def nested(levels: int) -> dict:
+        value: dict = {"leaf": 1}
+        for _ in range(levels - 1):
+            value = {"n": value}
+        return value
+
+    spec = TableSpec(name="pni-deep", hash_key=KeyAttribute("id", "N"))
+    assert prepare(spec, {"id": 1, "doc": nested(32)}, "2024-01-01T00:00:00Z").key == (1,)
+    with pytest.raises(ItemError, match="32"):
+        prepare(spec, {"id": 2, "doc": nested(33)}, "2024-01-01T00:00:00Z")
+
+
+def test_the_fast_canonical_text_is_the_reference_serialization():
+    """canonical_json writes the text directly for speed; it must stay byte-identical to the plain
+    definition, or stored hashes would stop matching."""
+    import json
+    import random
+
+    from pni_tasks.hashing import _canonical, canonical_json, hashable_view
+
+    rng = random.Random(5)
+    scalars = [None, True, False, 0, -7, 10**40, Decimal("2.50"), Decimal("-0.0"), Decimal("1E+3"), "",
+               "é🎉שלום", "quote \" and \\ backslash", b"\x00\xff"]
+
+    def value(depth: int):
+        roll = rng.random()
+        if depth > 3 or roll < 0.5:
+            return rng.choice(scalars)
+        if roll < 0.75:
+            return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+        return {rng.choice(["a", "B", "updated_at", "é", "10", "2"]): value(depth + 1) for _ in range(rng.randint(0, 4))}
+
+    for _ in range(2000):
+        item = {"id": rng.randint(1, 10**6), "updated_at": "x",
+                **{f"k{i}": value(0) for i in range(rng.randint(0, 6))},
+                "questions": [value(1) for _ in range(rng.randint(0, 3))]}
+        reference = json.dumps(_canonical(hashable_view(item)), sort_keys=True, ensure_ascii=False,
+                               separators=(",", ":"))
+        assert canonical_json(item) == reference
