@@ -123,7 +123,8 @@ def test_the_fast_canonical_text_is_the_reference_serialization():
             return rng.choice(scalars)
         if roll < 0.75:
             return [value(depth + 1) for _ in range(rng.randint(0, 4))]
-        return {rng.choice(["a", "B", "updated_at", "é", "10", "2"]): value(depth + 1) for _ in range(rng.randint(0, 4))}
+        names = ["a", "B", "updated_at", "é", "10", "2"]
+        return {rng.choice(names): value(depth + 1) for _ in range(rng.randint(0, 4))}
 
     for _ in range(2000):
         item = {"id": rng.randint(1, 10**6), "updated_at": "x",
