@@ -141,9 +141,6 @@ class MetadataStore:
     def put_table_state(self, table: str, state: Mapping[str, Any]) -> None:
         self._put({"pk": f"table#{table}", "sk": "state", **state})
 
-    def table_state(self, table: str) -> dict | None:
-        items = self._query(f"table#{table}")
-        return from_dynamo(items[0]) if items else None
 
     # -- verify ------------------------------------------------------------------------------
 

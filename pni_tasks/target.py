@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pni_tasks.hashing import content_hash
 from pni_tasks.metadata import Manifest
-from pni_tasks.model import Key, TableSpec, TableStats, key_text
+from pni_tasks.model import Key, TableSpec, key_text
 from pni_tasks.sink import ReadUsage, TableInfo, create_table, delete_table, describe_table, scan
 
 if TYPE_CHECKING:
@@ -97,6 +97,3 @@ class TargetTable:
 
     def orphan_texts(self, seen: set[str]) -> Iterator[str]:
         return (text for text in self.known() if text not in seen)
-
-    def stats(self) -> TableStats:
-        return TableStats(table=self.name)
