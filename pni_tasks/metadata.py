@@ -29,6 +29,7 @@ from typing import Any
 
 from pni_tasks.model import KeyAttribute, TableSpec
 from pni_tasks.sink import ReadUsage, create_table, describe_table, query, serialize
+from pni_tasks.sizing import item_size, write_units
 
 METADATA_SPEC = TableSpec(
     name="pni-cache-metadata",
@@ -91,8 +92,6 @@ class MetadataStore:
     # -- low level ---------------------------------------------------------------------------
 
     def _put(self, item: Mapping[str, Any]) -> None:
-        from pni_tasks.sizing import item_size, write_units
-
         clean = _to_dynamo(dict(item))
         self.client.put_item(TableName=self.table_name, Item=serialize(clean))
         self.wru += write_units(item_size(clean))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from pni_tasks.sizing import write_units
+
 Key = tuple  # the values of a table's key attributes, in key-schema order
 
 
@@ -94,7 +96,7 @@ class PreparedItem:
 
     @property
     def write_units(self) -> int:
-        return max(1, -(-self.size // 1024))
+        return write_units(self.size)
 
 
 class Action(enum.Enum):
